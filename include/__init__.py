@@ -1,0 +1,1 @@
+"""Code shared by the DAGs, plugins and tools of PropertyBuilder."""

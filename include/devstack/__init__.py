@@ -1,0 +1,1 @@
+"""Development and test tooling: private PostgreSQL clusters and local process control."""

@@ -1,0 +1,1 @@
+"""The few things that know Airflow: connections, retry policy, the step runner."""
