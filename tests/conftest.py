@@ -43,6 +43,7 @@ def _databases(admin_url: str, names: list[str]) -> dict[str, str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="property-builder-tests-"))
+    workdir.chmod(0o755)  # the server may run as the `postgres` user (we may be root)
     _state["workdir"] = workdir
     admin_url = os.environ.get("PROPERTY_BUILDER_TEST_PG_URL")
     if not admin_url:

@@ -9,7 +9,7 @@ normalised, immutable `Submission`. It never echoes personal data in a problem.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
@@ -151,8 +151,9 @@ def parse_submission(data: Mapping[str, Any]) -> Submission:
         InvalidSubmission: listing every broken rule by field path.
     """
     problems = list(_schema_problems(data))
-    if not problems:
-        problems = list(_rule_problems(data))
+    # A field the schema refused is named once, by the schema's problem.
+    refused = {problem.path for problem in problems}
+    problems += [problem for problem in _rule_problems(data) if problem.path not in refused]
     if problems:
         raise InvalidSubmission(problems)
     return _build(data)
@@ -213,15 +214,32 @@ def _path(parts: Any) -> str:
 
 
 def _rule_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
-    yield from _identity_problems(data)
-    yield from _partner_problems(data["partner"])
-    yield from _property_problems(data["property"], data["languages"])
-    yield from _room_problems(data["rooms"], data["property"]["currency"])
-    yield from _photo_problems(data["photos"], {room["name"] for room in data["rooms"]})
-    iban_problem = codes.iban_problem(normalise_iban(data["payout"]["iban"]))
-    if iban_problem:
-        yield Problem("payout.iban", iban_problem)
-    for index, language in enumerate(data["languages"]):
+    checks: list[Callable[[], Iterator[Problem]]] = [
+        lambda: _identity_problems(data),
+        lambda: _partner_problems(data["partner"]),
+        lambda: _property_problems(data["property"], data["languages"]),
+        lambda: _room_problems(data["rooms"], data["property"]["currency"]),
+        lambda: _photo_problems(data["photos"], {room["name"] for room in data["rooms"]}),
+        lambda: _payout_problems(data["payout"]),
+        lambda: _language_problems(data["languages"]),
+    ]
+    for check in checks:
+        # A part the schema already found malformed cannot be checked further; the
+        # schema's problem names it, and the other parts are still checked.
+        try:
+            yield from list(check())
+        except (KeyError, TypeError, AttributeError, ValueError, ArithmeticError):
+            continue
+
+
+def _payout_problems(payout: Mapping[str, Any]) -> Iterator[Problem]:
+    problem = codes.iban_problem(normalise_iban(payout["iban"]))
+    if problem:
+        yield Problem("payout.iban", problem)
+
+
+def _language_problems(languages: list[str]) -> Iterator[Problem]:
+    for index, language in enumerate(languages):
         if language not in codes.languages():
             yield Problem(f"languages[{index}]", f"{language!r} is not an ISO 639-1 code")
 
