@@ -89,6 +89,11 @@ def _connection(url: str) -> dict[str, Any]:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    import sys
+
+    if "airflow.settings" in sys.modules:
+        # Close Airflow's pooled connections before their server goes away.
+        sys.modules["airflow.settings"].dispose_orm()
     cluster = _state.get("cluster")
     if cluster is not None:
         cluster.stop()

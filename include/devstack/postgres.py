@@ -157,9 +157,11 @@ class LocalPostgres:
         import psycopg
 
         with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
             if not exists:
-                conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+                conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
 

@@ -53,6 +53,7 @@ def validate_step() -> str:
     """
     from include.property_builder.contract import parse_submission
     from include.property_builder.errors import InvalidSubmission
+    from include.property_builder.masking import mask_email, mask_iban, mask_phone
 
     conf = _submission_conf()
     _mask_personal_data(conf)
@@ -68,10 +69,14 @@ def validate_step() -> str:
         )
         raise
     log.info(
-        "step=validate_submission outcome=succeeded submission_id=%s rooms=%d photos=%d",
+        "step=validate_submission outcome=succeeded submission_id=%s rooms=%d photos=%d"
+        " contact=%s phone=%s iban=%s",
         submission.submission_id,
         len(submission.rooms),
         len(submission.photos),
+        mask_email(submission.partner.contact.email),
+        mask_phone(submission.partner.contact.phone),
+        mask_iban(submission.payout.iban),
     )
     return submission.submission_id
 

@@ -278,28 +278,36 @@ def _email_problem(email: str) -> str | None:
     return None
 
 
-def _property_problems(
-    prop: Mapping[str, Any], languages: list[str]
-) -> Iterator[Problem]:
+def _property_problems(prop: Mapping[str, Any], languages: list[str]) -> Iterator[Problem]:
     if prop.get("star_rating") is not None and prop["type"] not in STAR_RATED_TYPES:
-        yield Problem("property.star_rating", f"only hotels and guesthouses have stars, not a {prop['type']}")
+        yield Problem(
+            "property.star_rating", f"only hotels and guesthouses have stars, not a {prop['type']}"
+        )
     if prop["currency"] not in codes.currencies():
         yield Problem("property.currency", f"{prop['currency']!r} is not an ISO 4217 currency")
     if not _is_timezone(prop["timezone"]):
         yield Problem("property.timezone", f"{prop['timezone']!r} is not an IANA time zone")
     address = prop["address"]
     if address["country"] not in codes.countries():
-        yield Problem("property.address.country", f"{address['country']!r} is not an ISO 3166-1 alpha-2 code")
+        yield Problem(
+            "property.address.country", f"{address['country']!r} is not an ISO 3166-1 alpha-2 code"
+        )
     if (address.get("latitude") is None) != (address.get("longitude") is None):
-        yield Problem("property.address", "latitude and longitude must both be given or both be absent")
+        yield Problem(
+            "property.address", "latitude and longitude must both be given or both be absent"
+        )
     until = prop["check_in"].get("until")
     if until is not None and until <= prop["check_in"]["from"]:
         yield Problem("property.check_in.until", "must be after check_in.from")
     description_language = prop["description"]["language"]
     if description_language not in codes.languages():
-        yield Problem("property.description.language", f"{description_language!r} is not an ISO 639-1 code")
+        yield Problem(
+            "property.description.language", f"{description_language!r} is not an ISO 639-1 code"
+        )
     elif description_language not in languages:
-        yield Problem("property.description.language", f"{description_language!r} is not among languages")
+        yield Problem(
+            "property.description.language", f"{description_language!r} is not among languages"
+        )
 
 
 def _is_timezone(name: str) -> bool:
@@ -324,7 +332,9 @@ def _room_problems(rooms: list[Mapping[str, Any]], currency: str) -> Iterator[Pr
         if rate <= 0:
             yield Problem(f"{path}.base_rate", "must be greater than 0")
         if -rate.as_tuple().exponent > decimals:  # type: ignore[operator]
-            yield Problem(f"{path}.base_rate", f"{currency} amounts have at most {decimals} decimals")
+            yield Problem(
+                f"{path}.base_rate", f"{currency} amounts have at most {decimals} decimals"
+            )
 
 
 def _photo_problems(photos: list[Mapping[str, Any]], room_names: set[str]) -> Iterator[Problem]:

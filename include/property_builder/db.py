@@ -50,7 +50,7 @@ def migrate(conn: psycopg.Connection) -> list[str]:
             if version in done:
                 continue
             with conn.transaction():
-                conn.execute(path.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+                conn.execute(path.read_text(encoding="utf-8"))
                 conn.execute(
                     "INSERT INTO public.schema_migrations (version) VALUES (%s)", (version,)
                 )
@@ -63,7 +63,9 @@ def migrate(conn: psycopg.Connection) -> list[str]:
 
 def database_url(explicit: str | None = None) -> str:
     """Return the platform database URL from the argument or the environment."""
-    url = explicit or os.environ.get("PROPERTY_DB_URL") or os.environ.get("AIRFLOW_CONN_PROPERTY_DB")
+    url = (
+        explicit or os.environ.get("PROPERTY_DB_URL") or os.environ.get("AIRFLOW_CONN_PROPERTY_DB")
+    )
     if not url:
         raise SystemExit(
             "no database given: pass --url or set PROPERTY_DB_URL (or AIRFLOW_CONN_PROPERTY_DB)"

@@ -56,7 +56,7 @@ class GeoPoint(TypedDict):
 
 
 def _one(conn: Conn, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> tuple[Any, ...]:
-    row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+    row = conn.execute(sql, params).fetchone()
     if row is None:
         raise BuildStateError(f"expected a row, got none: {sql.split()[0:4]}")
     return tuple(row)
@@ -462,7 +462,10 @@ def create_rate_plans(conn: Conn, sub: Submission, room: RoomRef) -> RatePlanRef
     step = Decimal(1).scaleb(-min(2, codes.currency_exponent(sub.property.currency)))
     discounted = (base * (1 - reference.NON_REFUNDABLE_DISCOUNT)).quantize(step, ROUND_HALF_UP)
     plan_ids: list[int] = []
-    for code, price, refundable in (("standard", base, True), ("non_refundable", discounted, False)):
+    for code, price, refundable in (
+        ("standard", base, True),
+        ("non_refundable", discounted, False),
+    ):
         (plan_id,) = _one(
             conn,
             """
@@ -509,7 +512,9 @@ def set_taxes_and_fees(conn: Conn, sub: Submission, property_id: int) -> int:
     taxes: list[tuple[str, str, Decimal, bool]] = []
     if (vat := reference.ACCOMMODATION_VAT.get(address.country)) is not None:
         taxes.append(("vat", "percent", vat, True))
-    if (city_tax := reference.CITY_TAXES.get((address.country, address.city.casefold()))) is not None:
+    if (
+        city_tax := reference.CITY_TAXES.get((address.country, address.city.casefold()))
+    ) is not None:
         taxes.append(("city_tax", city_tax[0], city_tax[1], False))
     conn.execute(
         "DELETE FROM platform.property_taxes WHERE property_id = %s AND NOT code = ANY(%s)",

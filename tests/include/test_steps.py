@@ -60,7 +60,9 @@ def transaction(platform_url: str) -> Any:
     return open_transaction
 
 
-def test_build_calls_every_step(platform_db: Any, transaction: Any, example: dict[str, Any]) -> None:
+def test_build_calls_every_step(
+    platform_db: Any, transaction: Any, example: dict[str, Any]
+) -> None:
     record = build_property(transaction, parse_submission(example))
 
     called = {call.step.__name__ for call in record.calls}
@@ -128,7 +130,7 @@ def test_same_partner_same_address_is_a_duplicate(
     example["submission_id"] = "sub-again"
     before = snapshot(platform_db)
 
-    with pytest.raises(DuplicateProperty, match="property.address: this partner already"):
+    with pytest.raises(DuplicateProperty, match=r"property\.address: this partner already"):
         build_property(transaction, parse_submission(example))
 
     assert snapshot(platform_db) == before

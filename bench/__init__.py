@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its numbers; none is a test."""

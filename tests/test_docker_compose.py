@@ -1,0 +1,91 @@
+"""docker-compose.yaml cannot run here (no Docker engine): check it against the code."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from include.orchestration.database import PROPERTY_DB_CONN_ID
+from tests.conftest import REPO
+
+AIRFLOW_SERVICES = {
+    "airflow-init",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The parsed compose file, YAML anchors and merges resolved."""
+    return yaml.safe_load((REPO / "docker-compose.yaml").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def test_services_are_all_there(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "platform-db"}
+
+
+def test_airflow_image_is_built_from_our_requirements(compose: dict[str, Any]) -> None:
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    pinned = re.search(r"^apache-airflow==(\S+)$", (REPO / "requirements.txt").read_text(), re.M)
+
+    assert pinned is not None
+    assert f"FROM apache/airflow:{pinned.group(1)}-python3.11" in dockerfile
+    assert "pip install --no-cache-dir -r /requirements.txt" in dockerfile
+    for name in AIRFLOW_SERVICES:
+        service = compose["services"][name]
+        assert service["build"] == ".", name
+        assert (REPO / service["build"] / "Dockerfile").is_file()
+
+
+def test_airflow_services_see_our_code_and_connections(compose: dict[str, Any]) -> None:
+    for name in AIRFLOW_SERVICES:
+        service = compose["services"][name]
+        env = service["environment"]
+        mounts = dict(volume.split(":", 1) for volume in service["volumes"])
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+        assert mounts["./dags"] == env["AIRFLOW__CORE__DAGS_FOLDER"], name
+        assert mounts["./plugins"] == env["AIRFLOW__CORE__PLUGINS_FOLDER"], name
+        assert mounts["./include"] == env["PYTHONPATH"] + "/include", name
+        for local in mounts:
+            assert (REPO / local).is_dir(), local
+        assert f"AIRFLOW_CONN_{PROPERTY_DB_CONN_ID.upper()}" in env, name
+        assert "@platform-db:5432/" in env[f"AIRFLOW_CONN_{PROPERTY_DB_CONN_ID.upper()}"]
+
+
+def test_init_migrates_both_databases_before_anything_starts(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    command = " ".join(services["airflow-init"]["command"])
+
+    assert "airflow db migrate" in command
+    assert "python -m include.property_builder.db migrate" in command
+    assert (REPO / "include" / "property_builder" / "db.py").is_file()
+    for name in AIRFLOW_SERVICES - {"airflow-init"}:
+        depends = services[name]["depends_on"]
+        assert depends["airflow-init"]["condition"] == "service_completed_successfully"
+        assert "healthcheck" in services[name], name
+
+
+def test_only_loopback_ports_are_published(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), name
+
+
+def test_every_variable_it_reads_is_documented() -> None:
+    text = (REPO / "docker-compose.yaml").read_text(encoding="utf-8")
+    documented = (REPO / ".env.example").read_text(encoding="utf-8")
+
+    for variable in set(re.findall(r"\$\{(\w+):-", text)):
+        assert f"{variable}=" in documented, variable
+
+
+def test_readme_says_compose_was_not_run_here() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "docker-compose.yaml" in readme
+    assert "not been run" in readme
