@@ -31,13 +31,20 @@ class PostgresUnavailable(RuntimeError):
     """Raised when no PostgreSQL server binaries can be found or the cluster will not start."""
 
 
-def find_pg_bin() -> Path:
-    """Return the folder holding `initdb` and `pg_ctl`, newest version first."""
+def find_pg_bin(
+    versioned_root: Path = Path("/usr/lib/postgresql"), search_path: str | None = None
+) -> Path:
+    """Return the folder holding `initdb` and `pg_ctl`: `$PG_BIN`, the newest versioned
+    folder under `versioned_root`, then `search_path` (default: `$PATH`).
+
+    Raises:
+        PostgresUnavailable: with one line saying how to install them.
+    """
     override = os.environ.get("PG_BIN")
     candidates = [Path(override)] if override else []
-    versioned = Path("/usr/lib/postgresql").glob("*/bin")
+    versioned = versioned_root.glob("*/bin")
     candidates += sorted(versioned, key=lambda p: _version(p.parent.name), reverse=True)
-    on_path = shutil.which("initdb")
+    on_path = shutil.which("initdb", path=search_path)
     if on_path:
         candidates.append(Path(on_path).parent)
     for folder in candidates:
