@@ -25,6 +25,7 @@ from airflow.sdk import Param, TaskGroup, dag, task
 
 from include.orchestration.policy import default_task_args
 from include.orchestration.runner import plan_step, run_step, validate_step
+from include.orchestration.services import PropertyServiceJobOperator
 from include.property_builder import steps
 from include.property_builder.schema import TOP_LEVEL
 
@@ -263,9 +264,23 @@ def property_builder() -> None:
     with TaskGroup("payout"):
         contract = sign_commission_contract(property_id, create_payout_account(partner_id))
 
+    # The slow steps run as jobs of the property services, in parallel; each task waits
+    # for its job in the triggerer and holds no worker slot meanwhile.
+    with TaskGroup("content"):
+        photos = PropertyServiceJobOperator(
+            task_id="process_photos", kind="photos", property_id=property_id, rooms=room_types
+        )
+        descriptions = PropertyServiceJobOperator(
+            task_id="translate_descriptions", kind="descriptions", property_id=property_id
+        )
+        calendar = PropertyServiceJobOperator(
+            task_id="build_calendar", kind="calendar", property_id=property_id, rooms=room_types
+        )
+        content = [photos, descriptions, calendar]
+
     with TaskGroup("publish"):
         quality = run_quality_checks(property_id)
-        [region, *settings, beds, occupancy, rules, taxes, contract] >> quality
+        [region, *settings, beds, occupancy, rules, taxes, contract, *content] >> quality
         listing = publish_listing(property_id)
         quality >> index_for_search(property_id) >> listing
         notified = notify_partner(property_id, contact_id)

@@ -133,6 +133,8 @@ def platform_db(platform_url: str) -> Iterator[Any]:
     """An autocommit connection to an empty, migrated platform database.
 
     Every test starts from no rows, so that row counts in assertions mean one build.
+    The property services keep their jobs beside it (schema `property_services`); those
+    are emptied too, or a job of an earlier test would be reused for this one.
     """
     import psycopg
 
@@ -141,7 +143,7 @@ def platform_db(platform_url: str) -> Iterator[Any]:
             row[0]
             for row in conn.execute(
                 "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
-                " WHERE schemaname = 'platform'"
+                " WHERE schemaname IN ('platform', 'property_services')"
             )
         ]
         conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
@@ -161,3 +163,89 @@ def example() -> dict[str, Any]:
     """A fresh copy of the contract's full example submission."""
     source = CONTRACT_EXAMPLE if CONTRACT_EXAMPLE.exists() else FIXTURE_EXAMPLE
     return json.loads(source.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+class PropertyServices:
+    """A running property-services API: its URL, token and fault controls."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.token = token
+
+    def set_faults(self, **faults: Any) -> None:
+        """Replace the service's fault settings (all off unless given)."""
+        import httpx
+
+        response = httpx.put(
+            f"{self.url}/admin/faults",
+            json=faults,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def property_services(platform_url: str) -> Iterator[PropertyServices]:
+    """The reference property-services API, as a real process on a loopback port.
+
+    The build's `property_services` connection points at it; tests that inject faults
+    reset them when they end (see `services_faults`).
+    """
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    token = "test-token-" + os.urandom(8).hex()
+    log = (_state["workdir"] / "property-services.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.property_services", "--port", str(port)],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "PROPERTY_SERVICES_TOKEN": token,
+            "PROPERTY_SERVICES_DB_URL": platform_url,
+            "PROPERTY_SERVICES_PLATFORM_DB_URL": platform_url,
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                "property services did not start: "
+                + (_state["workdir"] / "property-services.log").read_text()[-2000:]
+            )
+        time.sleep(0.2)
+    os.environ["AIRFLOW_CONN_PROPERTY_SERVICES"] = json.dumps(
+        {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": port,
+            "schema": "http",
+            "extra": {"Authorization": f"Bearer {token}", "timeout": 10},
+        }
+    )
+    os.environ["PROPERTY_SERVICES_POLL_SECONDS"] = "0.2"
+    yield PropertyServices(url, token)
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def services(property_services: PropertyServices) -> Iterator[PropertyServices]:
+    """The property services with every fault off before and after the test."""
+    property_services.set_faults()
+    yield property_services
+    property_services.set_faults()

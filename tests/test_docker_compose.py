@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from include.orchestration.database import PROPERTY_DB_CONN_ID
+from include.orchestration.services import PROPERTY_SERVICES_CONN_ID
 from tests.conftest import REPO
 
 AIRFLOW_SERVICES = {
@@ -27,7 +29,11 @@ def compose() -> dict[str, Any]:
 
 
 def test_services_are_all_there(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "platform-db"}
+    assert set(compose["services"]) == AIRFLOW_SERVICES | {
+        "postgres",
+        "platform-db",
+        "property-services",
+    }
 
 
 def test_airflow_image_is_built_from_our_requirements(compose: dict[str, Any]) -> None:
@@ -56,6 +62,23 @@ def test_airflow_services_see_our_code_and_connections(compose: dict[str, Any]) 
             assert (REPO / local).is_dir(), local
         assert f"AIRFLOW_CONN_{PROPERTY_DB_CONN_ID.upper()}" in env, name
         assert "@platform-db:5432/" in env[f"AIRFLOW_CONN_{PROPERTY_DB_CONN_ID.upper()}"]
+        services = json.loads(env[f"AIRFLOW_CONN_{PROPERTY_SERVICES_CONN_ID.upper()}"])
+        assert (services["host"], services["port"]) == ("property-services", 8090)
+        assert services["extra"]["Authorization"].startswith("Bearer ${PROPERTY_SERVICES_TOKEN")
+
+
+def test_property_services_run_our_reference_service(compose: dict[str, Any]) -> None:
+    service = compose["services"]["property-services"]
+    command = " ".join(service["command"])
+    mounts = dict(volume.split(":", 1) for volume in service["volumes"])
+
+    assert "python -m services.property_services --host 0.0.0.0 --port 8090" in command
+    assert (REPO / "services" / "property_services" / "__main__.py").is_file()
+    assert mounts["./services"] == service["environment"]["PYTHONPATH"] + "/services"
+    assert "@platform-db:5432/" in service["environment"]["PROPERTY_SERVICES_DB_URL"]
+    assert "PROPERTY_SERVICES_TOKEN" in service["environment"]
+    assert "ports" not in service
+    assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
 
 
 def test_init_migrates_both_databases_before_anything_starts(compose: dict[str, Any]) -> None:

@@ -10,22 +10,35 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from include.property_builder.errors import PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from include.property_builder.contract import Submission
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-def _submission_conf() -> Mapping[str, Any]:
-    from airflow.sdk import get_current_context
+def _submission_conf(context: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    if context is None:
+        from airflow.sdk import get_current_context
 
-    context = get_current_context()
+        context = get_current_context()
     dag_run = context.get("dag_run")
     conf = getattr(dag_run, "conf", None) or context["params"]
     return dict(conf)
+
+
+def submission_from_context(context: Mapping[str, Any]) -> Submission:
+    """Return the run's (already validated) submission, its personal data masked in logs."""
+    from include.property_builder.contract import load_submission
+
+    conf = _submission_conf(context)
+    _mask_personal_data(conf)
+    return load_submission(conf)
 
 
 def _mask_personal_data(conf: Mapping[str, Any]) -> None:

@@ -16,6 +16,7 @@ from tests.conftest import REPO
 from tests.include.test_steps import STEP_NAMES
 
 DAG_FILE = REPO / "dags" / "property_builder.py"
+CONTENT = {"process_photos", "translate_descriptions", "build_calendar"}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +49,8 @@ def test_params_carry_the_submission_schema(dag: Any) -> None:
 def test_every_step_is_a_task(dag: Any) -> None:
     names = {task_id.split(".")[-1] for task_id in dag.task_ids}
 
-    assert set(STEP_NAMES) | {"validate_submission", "list_room_types"} == names
-    assert len(dag.task_ids) >= 27
+    assert set(STEP_NAMES) | {"validate_submission", "list_room_types", *CONTENT} == names
+    assert len(dag.task_ids) >= 30
 
 
 def test_every_task_retries_transient_faults_with_backoff(dag: Any) -> None:
@@ -102,6 +103,7 @@ def test_steps_wait_for_the_data_they_need(dag: Any) -> None:
         "rooms.set_cancellation_rules",
         "rooms.set_taxes_and_fees",
         "payout.sign_commission_contract",
+        *(f"content.{name}" for name in CONTENT),
     }
     assert _upstream(dag, "publish.complete_onboarding") == {
         "property.create_property_record",
@@ -123,6 +125,22 @@ def test_independent_steps_run_side_by_side(dag: Any) -> None:
     for task in dag.topological_sort():
         depth[task.task_id] = 1 + max((depth[up] for up in task.upstream_task_ids), default=0)
     assert max(depth.values()) <= len(dag.tasks) // 2
+
+
+def test_slow_steps_are_parallel_jobs_of_the_property_services(dag: Any) -> None:
+    from include.orchestration.services import PropertyServiceJobOperator
+
+    jobs = {task.task_id: task for task in dag.tasks if task.task_id.startswith("content.")}
+
+    assert set(jobs) == {f"content.{name}" for name in CONTENT}
+    assert {task.kind for task in jobs.values()} == {"photos", "descriptions", "calendar"}
+    for task in jobs.values():
+        assert isinstance(task, PropertyServiceJobOperator)
+        assert not task.upstream_task_ids & set(jobs)  # none waits for another
+        assert task.upstream_task_ids <= {
+            "property.create_property_record",
+            "rooms.create_room_type",
+        }
 
 
 def test_room_steps_are_mapped_over_the_submission_rooms(dag: Any) -> None:

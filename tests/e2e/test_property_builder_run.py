@@ -16,8 +16,9 @@ from tests.helpers import row_counts, snapshot, variant
 
 
 @pytest.fixture(scope="module")
-def dag(airflow_db: None) -> Any:
-    """The parsed `property_builder` DAG, on a fresh Airflow metadata database."""
+def dag(airflow_db: None, property_services: Any) -> Any:
+    """The parsed `property_builder` DAG, on a fresh Airflow metadata database, with the
+    property services running for its three slow steps."""
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import REPO
@@ -56,6 +57,9 @@ def assert_built(platform_db: Any, submission: dict[str, Any], status: str = "li
     assert counts["platform.room_beds"] == sum(len(room["beds"]) for room in submission["rooms"])
     assert counts["platform.commission_contracts"] == 1
     assert counts["platform.partner_notifications"] == 1
+    assert counts["platform.availability_calendar"] == 365 * rooms
+    assert counts["platform.property_descriptions"] == len(submission["languages"])
+    assert counts["platform.property_photos"] == len(submission["photos"])
     row = platform_db.execute(
         "SELECT o.status, l.status, p.name FROM platform.onboardings o"
         " JOIN platform.properties p ON p.id = o.property_id"
@@ -73,11 +77,11 @@ def test_example_builds_a_complete_property(
     assert run.state == "success"
     assert_built(platform_db, example)
     states = task_states(run)
-    assert len(states) == 30 + 5 * (len(example["rooms"]) - 1)
+    assert len(states) == 33 + 5 * (len(example["rooms"]) - 1)
     assert {state for state, _ in states.values()} == {"success"}
     assert {tries for _, tries in states.values()} == {1}
 
-    outcomes = [r.getMessage() for r in caplog.records if "outcome=" in r.getMessage()]
+    outcomes = [r.getMessage() for r in caplog.records if "outcome=succeeded" in r.getMessage()]
     assert len(outcomes) == len(states)  # one line per step outcome
     assert (
         "step=create_property_record outcome=succeeded submission_id=sub-2026-12-03-000417"

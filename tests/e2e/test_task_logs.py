@@ -24,22 +24,27 @@ RUN_BUILD = textwrap.dedent(
 )
 
 
-def test_build_output_never_shows_personal_data_unmasked(
-    airflow_db: None, platform_db: Any, example: dict[str, Any]
-) -> None:
-    # A separate process, because Airflow's log output bypasses pytest's capture; this
-    # is everything the build prints, Airflow's own lines and tracebacks included.
-    # The IBAN is sent with spaces and the email in mixed case: every form must be masked.
-    example["payout"]["iban"] = "NL91 ABNA 0417 1643 00"
+def _run_build(submission: dict[str, Any]) -> str:
+    """Build `submission` with `dag.test()` in a new process; return all it printed."""
     result = subprocess.run(
-        [sys.executable, "-c", RUN_BUILD, str(REPO / "dags"), json.dumps(example)],
+        [sys.executable, "-c", RUN_BUILD, str(REPO / "dags"), json.dumps(submission)],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         timeout=300,
         check=False,
     )
-    output = result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_build_output_never_shows_personal_data_unmasked(
+    airflow_db: None, platform_db: Any, services: Any, example: dict[str, Any]
+) -> None:
+    # A separate process, because Airflow's log output bypasses pytest's capture; this
+    # is everything the build prints, Airflow's own lines and tracebacks included.
+    # The IBAN is sent with spaces and the email in mixed case: every form must be masked.
+    example["payout"]["iban"] = "NL91 ABNA 0417 1643 00"
+    output = _run_build(example)
 
     assert "RUN STATE success" in output, output[-3000:]
     assert "step=upsert_partner_contact outcome=succeeded" in output
@@ -60,17 +65,9 @@ def test_database_error_quoting_personal_data_is_masked_in_the_log(
         " CHECK (email NOT LIKE '%%grachtenhuis%%')"
     )
     try:
-        result = subprocess.run(
-            [sys.executable, "-c", RUN_BUILD, str(REPO / "dags"), json.dumps(example)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            timeout=300,
-            check=False,
-        )
+        output = _run_build(example)
     finally:
         platform_db.execute("ALTER TABLE platform.partner_contacts DROP CONSTRAINT refuse_example")
-    output = result.stdout + result.stderr
 
     assert "RUN STATE failed" in output, output[-3000:]
     assert "step=upsert_partner_contact outcome=failed_permanently" in output
