@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck unit requirements check-postgres clean
+.PHONY: test run lint typecheck unit requirements check-postgres clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ typecheck: $(VENV)/.installed
 
 test: check-postgres lint typecheck
 	$(BIN)/pytest
+
+# The whole system on this machine (PostgreSQL, property services, Airflow), the example
+# builds submitted over REST; Ctrl-C stops it all. State lives in .local/.
+run: check-postgres
+	$(BIN)/python -m include.devstack.run
 
 # Regenerate the pinned set from requirements.in (Airflow's constraint files are out of
 # reach here, so we pin what pip resolves in a clean environment).

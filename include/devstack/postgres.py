@@ -107,9 +107,25 @@ class LocalPostgres:
                 f"{(result.stderr or result.stdout).strip()[-2000:]}"
             )
 
+    def is_running(self) -> bool:
+        """Return True if a server runs on this cluster's files now."""
+        if not (self.data_dir / "postmaster.pid").exists():
+            return False
+        status = subprocess.run(
+            [str(find_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "status"],
+            user=self._user(),
+            capture_output=True,
+            check=False,
+            cwd="/",
+        )
+        return status.returncode == 0
+
     def start(self) -> None:
-        """Create the cluster if it does not exist yet, and start it."""
+        """Create the cluster if it does not exist yet, and start it unless it runs."""
         bin_dir = find_pg_bin()
+        if self.is_running():
+            self._wait_ready()
+            return
         user = self._user()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if user:
