@@ -190,57 +190,18 @@ def property_services(platform_url: str) -> Iterator[PropertyServices]:
     """The reference property-services API, as a real process on a loopback port.
 
     The build's `property_services` connection points at it; tests that inject faults
-    reset them when they end (see `services_faults`).
+    reset them when they end (see `services`).
     """
-    import subprocess
-    import sys
-    import time
-
-    import httpx
+    from include.devstack.run import property_services as run_property_services
+    from include.devstack.run import services_connection
 
     port = free_port()
     token = "test-token-" + os.urandom(8).hex()
-    log = (_state["workdir"] / "property-services.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.property_services", "--port", str(port)],
-        env={
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "PROPERTY_SERVICES_TOKEN": token,
-            "PROPERTY_SERVICES_DB_URL": platform_url,
-            "PROPERTY_SERVICES_PLATFORM_DB_URL": platform_url,
-        },
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(
-                "property services did not start: "
-                + (_state["workdir"] / "property-services.log").read_text()[-2000:]
-            )
-        time.sleep(0.2)
-    os.environ["AIRFLOW_CONN_PROPERTY_SERVICES"] = json.dumps(
-        {
-            "conn_type": "http",
-            "host": "127.0.0.1",
-            "port": port,
-            "schema": "http",
-            "extra": {"Authorization": f"Bearer {token}", "timeout": 10},
-        }
-    )
-    os.environ["PROPERTY_SERVICES_POLL_SECONDS"] = "0.2"
-    yield PropertyServices(url, token)
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    settings = {"PROPERTY_SERVICES_PORT": str(port), "PROPERTY_SERVICES_TOKEN": token}
+    with run_property_services(settings, platform_url, _state["workdir"]) as url:
+        os.environ["AIRFLOW_CONN_PROPERTY_SERVICES"] = services_connection(port, token)
+        os.environ["PROPERTY_SERVICES_POLL_SECONDS"] = "0.2"
+        yield PropertyServices(url, token)
 
 
 @pytest.fixture

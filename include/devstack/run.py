@@ -110,6 +110,19 @@ class RestClient:
             raise StackError(f"{method} {path}: HTTP {err.code}: {err.read()[:300]!r}") from None
 
 
+def services_connection(port: int, token: str) -> str:
+    """Return the `property_services` Airflow connection (JSON) for a service on loopback."""
+    return json.dumps(
+        {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": port,
+            "schema": "http",
+            "extra": {"Authorization": f"Bearer {token}", "timeout": 10},
+        }
+    )
+
+
 @contextmanager
 def property_services(values: Mapping[str, str], platform_url: str, logs: Path) -> Iterator[str]:
     """Run the property-services API on 127.0.0.1 until the block ends; yield its URL."""
@@ -243,17 +256,8 @@ def main() -> int:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,signup:user",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW_CONN_PROPERTY_DB": platform_url,
-                "AIRFLOW_CONN_PROPERTY_SERVICES": json.dumps(
-                    {
-                        "conn_type": "http",
-                        "host": "127.0.0.1",
-                        "port": int(values["PROPERTY_SERVICES_PORT"]),
-                        "schema": "http",
-                        "extra": {
-                            "Authorization": f"Bearer {values['PROPERTY_SERVICES_TOKEN']}",
-                            "timeout": 10,
-                        },
-                    }
+                "AIRFLOW_CONN_PROPERTY_SERVICES": services_connection(
+                    int(values["PROPERTY_SERVICES_PORT"]), values["PROPERTY_SERVICES_TOKEN"]
                 ),
                 "PROPERTY_SERVICES_POLL_SECONDS": "0.5",
             },
