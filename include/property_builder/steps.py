@@ -58,7 +58,7 @@ class GeoPoint(TypedDict):
 def _one(conn: Conn, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> tuple[Any, ...]:
     row = conn.execute(sql, params).fetchone()
     if row is None:
-        raise BuildStateError(f"expected a row, got none: {sql.split()[0:4]}")
+        raise BuildStateError(f"expected a row, got none from: {' '.join(sql.split()[:6])} ...")
     return tuple(row)
 
 
