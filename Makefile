@@ -26,8 +26,10 @@ test: check-postgres lint typecheck
 
 # The whole system on this machine (PostgreSQL, property services, Airflow), the example
 # builds submitted over REST; Ctrl-C stops it all. State lives in .local/.
+# `make run EXECUTOR=celery`: the CeleryExecutor, a Redis broker and two workers.
+EXECUTOR ?= local
 run: check-postgres
-	$(BIN)/python -m include.devstack.run
+	$(BIN)/python -m include.devstack.run --executor $(EXECUTOR)
 
 # Regenerate the pinned set from requirements.in (Airflow's constraint files are out of
 # reach here, so we pin what pip resolves in a clean environment).

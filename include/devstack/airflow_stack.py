@@ -1,8 +1,10 @@
 """Real Airflow processes on this machine: api-server, scheduler, dag-processor, triggerer.
 
 Used by the end-to-end tests that need what `dag.test()` cannot show (tasks of one run
-overlapping in time, deferred waits in the triggerer) and by the local stack. Every
-process listens on 127.0.0.1 only: log servers are off (`--skip-serve-logs`).
+overlapping in time, deferred waits in the triggerer, users and roles over REST) and by
+the local stack. Every process listens on 127.0.0.1 only: log servers are off
+(`--skip-serve-logs`). With `celery_workers`, tasks run on that many Celery workers
+through a Redis broker instead of the LocalExecutor.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from include.devstack.access import AUTH_MANAGER, USERS
 
 REPO = Path(__file__).resolve().parent.parent.parent
 COMPONENTS = {
@@ -42,6 +46,12 @@ class AirflowStack:
     metadata_url: str
     port: int
     settings: Mapping[str, str] = field(default_factory=dict)
+    # Passwords by username: the FAB auth manager with our users and roles
+    # (`include.devstack.access`). None: SimpleAuthManager as configured in `settings`.
+    passwords: Mapping[str, str] | None = None
+    # Redis URL and worker count for the CeleryExecutor; no broker: the LocalExecutor.
+    celery_broker: str | None = None
+    celery_workers: int = 2
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -62,7 +72,6 @@ class AirflowStack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
@@ -73,10 +82,42 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "PYTHONPATH": str(REPO),
+            **self._executor_settings(),
+            **self._auth_settings(),
             **self.settings,
         }
 
-    def _airflow(self, *args: str, timeout: float = 300) -> None:
+    def _executor_settings(self) -> dict[str, str]:
+        if self.celery_broker is None:
+            return {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+        backend = self.metadata_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        return {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CELERY__BROKER_URL": self.celery_broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + backend,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "8",
+        }
+
+    def _auth_settings(self) -> dict[str, str]:
+        if self.passwords is None:
+            return {}
+        return {"AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER}
+
+    def _components(self) -> dict[str, list[str]]:
+        components = dict(COMPONENTS)
+        if self.celery_broker is not None:
+            for number in range(1, self.celery_workers + 1):
+                components[f"worker-{number}"] = [
+                    "celery",
+                    "worker",
+                    "--skip-serve-logs",
+                    "--celery-hostname",
+                    f"worker{number}@%h",
+                ]
+        return components
+
+    def airflow(self, *args: str, timeout: float = 300) -> None:
+        """Run one `airflow` CLI command in this stack's environment; raise if it fails."""
         result = subprocess.run(
             [sys.executable, "-m", "airflow", *args],
             env=self.environment(),
@@ -90,10 +131,12 @@ class AirflowStack:
 
     def start(self, timeout: float = 120) -> None:
         """Migrate the metadata database, start every process and wait until runs can start."""
-        self._airflow("db", "migrate")
+        self.airflow("db", "migrate")
+        if self.passwords is not None:
+            self._set_up_users(self.passwords)
         env = self.environment()
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
-        for name, args in COMPONENTS.items():
+        for name, args in self._components().items():
             log = (self.home / "logs" / f"{name}.log").open("ab")
             self._logs.append(log)
             command = [arg.format(port=self.port) for arg in args]
@@ -104,8 +147,24 @@ class AirflowStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._airflow("dags", "reserialize")
+        self.airflow("dags", "reserialize")
         self._wait_healthy(timeout)
+
+    def _set_up_users(self, passwords: Mapping[str, str]) -> None:
+        env = {
+            **self.environment(),
+            **{variable: passwords.get(name, "") for name, (_, variable) in USERS.items()},
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "include.devstack.access"],
+            env=env,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = (result.stderr or result.stdout).decode(errors="replace")[-3000:]
+            raise StackError(f"setting up users failed ({result.returncode}): {tail}")
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -123,7 +182,12 @@ class AirflowStack:
                 health.get(key, {}).get("status")
                 for key in ("scheduler", "triggerer", "dag_processor")
             ]
-            if health and all(status == "healthy" for status in components):
+            workers_ready = all(
+                " ready." in self.log_tail(name, chars=100_000)
+                for name in self.processes
+                if name.startswith("worker-")
+            )
+            if health and all(status == "healthy" for status in components) and workers_ready:
                 return
             time.sleep(0.5)
         raise StackError(f"Airflow did not become healthy in {timeout}s: {health}")

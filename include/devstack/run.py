@@ -2,7 +2,9 @@
 
 Starts a private PostgreSQL (Airflow's metadata database and the platform database,
 under `.local/`), applies the platform migrations, starts the property-services API and
-Airflow's api-server, scheduler, dag-processor and triggerer (LocalExecutor), unpauses
+Airflow's api-server, scheduler, dag-processor and triggerer (LocalExecutor, or with
+`--executor celery` the CeleryExecutor with a Redis broker and two workers), sets up the
+`admin` and `signup` users (FAB auth manager, `include.devstack.access`), unpauses
 `property_builder`, submits the example submissions over the REST API, and prints each
 build's progress until it ends. It keeps running until Ctrl-C, which stops every process
 it started. Running it again reuses `.local/`.
@@ -12,6 +14,7 @@ Settings come from `.env` (see `.env.example`); the environment wins over the fi
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -29,6 +32,8 @@ from typing import Any
 
 from include.devstack.airflow_stack import REPO, AirflowStack, StackError
 from include.devstack.postgres import LocalPostgres
+from include.devstack.redis import LocalRedis
+from include.signup_client import SignupClient
 
 DAG_ID = "property_builder"
 
@@ -60,6 +65,7 @@ def settings(local: Path) -> dict[str, str]:
         "LOCAL_PG_PORT": "54329",
         "AIRFLOW_PORT": "8080",
         "PROPERTY_SERVICES_PORT": "8090",
+        "REDIS_PORT": "63790",
         **read_env_file(REPO / ".env"),
         **{key: value for key, value in os.environ.items() if key.isupper()},
     }
@@ -69,45 +75,6 @@ def settings(local: Path) -> dict[str, str]:
     kept_path.write_text(json.dumps(kept, indent=2))
     kept_path.chmod(0o600)
     return values
-
-
-class RestClient:
-    """The few REST calls `make run` needs, as one user."""
-
-    def __init__(self, url: str, username: str, password: str) -> None:
-        self.url = url
-        self.username = username
-        self.password = password
-        self._token: str | None = None
-
-    def _call(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if auth:
-            request.add_header("Authorization", f"Bearer {self.token()}")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
-
-    def token(self) -> str:
-        """Return a JWT for this user, fetched once."""
-        if self._token is None:
-            answer = self._call(
-                "POST",
-                "/auth/token",
-                {"username": self.username, "password": self.password},
-                auth=False,
-            )
-            self._token = str(answer["access_token"])
-        return self._token
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the API; raise StackError with the answer on an HTTP error."""
-        try:
-            return self._call(method, path, body)
-        except urllib.error.HTTPError as err:
-            raise StackError(f"{method} {path}: HTTP {err.code}: {err.read()[:300]!r}") from None
 
 
 def services_connection(port: int, token: str) -> str:
@@ -173,22 +140,7 @@ def examples() -> list[dict[str, Any]]:
     return [first, second]
 
 
-def submit(client: RestClient, submission: Mapping[str, Any]) -> str:
-    """Trigger a build of `submission`; an existing run of it is kept. Return the run id."""
-    run_id = str(submission["submission_id"])
-    try:
-        client.call(
-            "POST",
-            f"/api/v2/dags/{DAG_ID}/dagRuns",
-            {"dag_run_id": run_id, "conf": submission, "logical_date": None},
-        )
-    except StackError as err:
-        if "HTTP 409" not in str(err):
-            raise
-    return run_id
-
-
-def follow(client: RestClient, run_ids: list[str], stop: threading.Event) -> dict[str, str]:
+def follow(client: SignupClient, run_ids: list[str], stop: threading.Event) -> dict[str, str]:
     """Print each build's progress until every run ends; return their final states."""
     final: dict[str, str] = {}
     last: dict[str, str] = {}
@@ -196,77 +148,87 @@ def follow(client: RestClient, run_ids: list[str], stop: threading.Event) -> dic
         for run_id in run_ids:
             if run_id in final:
                 continue
-            run = client.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
-            tis = client.call(
-                "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=500"
-            )["task_instances"]
-            done = sum(ti["state"] == "success" for ti in tis)
-            line = f"build {run_id}: {run['state']}, {done}/{len(tis)} steps done"
+            status = client.status(run_id)
+            done = len(status.steps_in("success", "skipped"))
+            line = f"build {run_id}: {status.state}, {done}/{len(status.steps)} steps done"
             if line != last.get(run_id):
                 print(line, flush=True)
                 last[run_id] = line
-            if run["state"] in {"success", "failed"}:
-                final[run_id] = str(run["state"])
+            if status.ended:
+                final[run_id] = status.state
         stop.wait(1)
     return final
 
 
-def main() -> int:
-    """Start everything, submit the examples, follow them, and wait for Ctrl-C."""
-    local = Path(os.environ.get("PROPERTY_BUILDER_LOCAL_DIR", REPO / ".local")).resolve()
-    values = settings(local)
+def start_stack(
+    values: Mapping[str, str], local: Path, running: ExitStack, executor: str
+) -> tuple[AirflowStack, str, str]:
+    """Start PostgreSQL, the property services, Redis (Celery only) and Airflow.
+
+    Return the Airflow stack, the platform database's URL and the services' URL; every
+    process is stopped when `running` closes.
+    """
     logs = local / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    cluster = LocalPostgres(
+        data_dir=local / "postgres", port=int(values["LOCAL_PG_PORT"]), durable=True
+    )
+    cluster.start()
+    running.callback(cluster.stop)
+    metadata_url = cluster.create_database("airflow")
+    platform_url = cluster.create_database("platform")
+    subprocess.run(
+        [sys.executable, "-m", "include.property_builder.db", "migrate", "--url", platform_url],
+        cwd=REPO,
+        check=True,
+    )
+    services_url = running.enter_context(property_services(values, platform_url, logs))
+
+    broker = None
+    if executor == "celery":
+        redis = LocalRedis(port=int(values["REDIS_PORT"]), log_path=logs / "redis.log")
+        redis.start()
+        running.callback(redis.stop)
+        broker = redis.url
+
+    stack = AirflowStack(
+        home=local / "airflow",
+        metadata_url=metadata_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        port=int(values["AIRFLOW_PORT"]),
+        passwords={"admin": values["AIRFLOW_ADMIN_PASSWORD"], "signup": values["SIGNUP_PASSWORD"]},
+        celery_broker=broker,
+        settings={
+            "AIRFLOW_CONN_PROPERTY_DB": platform_url,
+            "AIRFLOW_CONN_PROPERTY_SERVICES": services_connection(
+                int(values["PROPERTY_SERVICES_PORT"]), values["PROPERTY_SERVICES_TOKEN"]
+            ),
+            "PROPERTY_SERVICES_POLL_SECONDS": "0.5",
+        },
+    )
+    running.callback(stack.stop)
+    stack.start()
+    stack.airflow("dags", "unpause", DAG_ID)
+    return stack, platform_url, services_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start everything, submit the examples, follow them, and wait for Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__)
+    parser.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default=os.environ.get("EXECUTOR") or "local",
+        help="LocalExecutor, or CeleryExecutor with Redis and two workers (default: local)",
+    )
+    args = parser.parse_args(argv)
+    local = Path(os.environ.get("PROPERTY_BUILDER_LOCAL_DIR", REPO / ".local")).resolve()
+    values = settings(local)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     with ExitStack() as running:
-        cluster = LocalPostgres(
-            data_dir=local / "postgres", port=int(values["LOCAL_PG_PORT"]), durable=True
-        )
-        cluster.start()
-        running.callback(cluster.stop)
-        metadata_url = cluster.create_database("airflow")
-        platform_url = cluster.create_database("platform")
-        subprocess.run(
-            [sys.executable, "-m", "include.property_builder.db", "migrate", "--url", platform_url],
-            cwd=REPO,
-            check=True,
-        )
-        services_url = running.enter_context(property_services(values, platform_url, logs))
-
-        home = local / "airflow"
-        home.mkdir(parents=True, exist_ok=True)
-        passwords = home / "passwords.json"
-        passwords.write_text(
-            json.dumps(
-                {"admin": values["AIRFLOW_ADMIN_PASSWORD"], "signup": values["SIGNUP_PASSWORD"]}
-            )
-        )
-        passwords.chmod(0o600)
-        port = int(values["AIRFLOW_PORT"])
-        stack = AirflowStack(
-            home=home,
-            metadata_url=metadata_url.replace("postgresql://", "postgresql+psycopg://", 1),
-            port=port,
-            settings={
-                # TODO: `signup` has SimpleAuthManager's `user` role, which may also delete
-                # runs; a trigger-and-read-only role needs the FAB auth manager.
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,signup:user",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-                "AIRFLOW_CONN_PROPERTY_DB": platform_url,
-                "AIRFLOW_CONN_PROPERTY_SERVICES": services_connection(
-                    int(values["PROPERTY_SERVICES_PORT"]), values["PROPERTY_SERVICES_TOKEN"]
-                ),
-                "PROPERTY_SERVICES_POLL_SECONDS": "0.5",
-            },
-        )
-        stack.start()
-        running.callback(stack.stop)
-
-        admin = RestClient(stack.url, "admin", values["AIRFLOW_ADMIN_PASSWORD"])
-        admin.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+        stack, platform_url, services_url = start_stack(values, local, running, args.executor)
         (local / "stack.env").write_text(
             "\n".join(
                 [
@@ -282,11 +244,15 @@ def main() -> int:
             + "\n"
         )
         (local / "stack.env").chmod(0o600)
-        print(f"Airflow UI: {stack.url}  login: admin (password: {local}/stack.env)", flush=True)
+        print(
+            f"Airflow UI: {stack.url}  login: admin (password: {local}/stack.env)"
+            f"  executor: {args.executor}",
+            flush=True,
+        )
 
-        signup = RestClient(stack.url, "signup", values["SIGNUP_PASSWORD"])
-        run_ids = [submit(signup, submission) for submission in examples()]
-        states = follow(admin, run_ids, stop)
+        with SignupClient(stack.url, "signup", values["SIGNUP_PASSWORD"]) as signup:
+            run_ids = [signup.submit(submission).run_id for submission in examples()]
+            states = follow(signup, run_ids, stop)
         if states:
             print(
                 "builds finished: " + ", ".join(f"{k}={v}" for k, v in states.items()), flush=True
