@@ -41,6 +41,28 @@ def _databases(admin_url: str, names: list[str]) -> dict[str, str]:
     return {name: f"{base}/{name}" for name in names}
 
 
+def new_stack(name: str, settings: dict[str, str] | None = None, **options: Any) -> Any:
+    """Return an AirflowStack (not started) on a fresh metadata database `pbtest_<name>`.
+
+    Its build connections are the test session's: the platform database and the
+    property-services API (so the `property_services` fixture must be active).
+    """
+    from include.devstack.airflow_stack import AirflowStack
+
+    metadata = _databases(_state["admin_url"], [f"pbtest_{name}"])[f"pbtest_{name}"]
+    return AirflowStack(
+        home=_state["workdir"] / name,
+        metadata_url=metadata.replace("postgresql://", "postgresql+psycopg://", 1),
+        port=free_port(),
+        settings={
+            "AIRFLOW_CONN_PROPERTY_DB": os.environ["AIRFLOW_CONN_PROPERTY_DB"],
+            "AIRFLOW_CONN_PROPERTY_SERVICES": os.environ["AIRFLOW_CONN_PROPERTY_SERVICES"],
+            **(settings or {}),
+        },
+        **options,
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="property-builder-tests-"))
     workdir.chmod(0o755)  # the server may run as the `postgres` user (we may be root)

@@ -414,24 +414,36 @@ class SignupClient:
 
         cleared: list[ClearedStep] = []
         for run_id, markers in sorted(by_run.items()):
-            answer = self._call(
-                "POST",
-                f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
-                {
-                    "dry_run": dry_run,
-                    "dag_run_id": run_id,
-                    "task_ids": markers,
-                    "only_failed": True,
-                    "include_downstream": True,
-                    "reset_dag_runs": True,
-                },
-            )
+            # The dry run tells each step's state before clearing; the real clear answers
+            # with the states after it, so its list is read for which steps it cleared.
+            before = {
+                (ti["task_id"], ti["map_index"]): ti.get("state")
+                for ti in self._clear_failed(run_id, markers, dry_run=True)
+            }
+            keys = list(before)
+            if not dry_run:
+                answer = self._clear_failed(run_id, markers, dry_run=False)
+                keys = [(ti["task_id"], ti["map_index"]) for ti in answer]
             cleared += [
-                ClearedStep(run_id, ti["task_id"], ti["map_index"], ti.get("state"))
-                for ti in answer["task_instances"]
+                ClearedStep(run_id, task, index, before.get((task, index))) for task, index in keys
             ]
         log.info("retry-failed dry_run=%s runs=%s steps=%s", dry_run, len(by_run), len(cleared))
         return sorted(cleared, key=lambda c: (c.run_id, c.step, c.map_index))
+
+    def _clear_failed(self, run_id: str, markers: list[Any], dry_run: bool) -> list[Any]:
+        answer = self._call(
+            "POST",
+            f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
+            {
+                "dry_run": dry_run,
+                "dag_run_id": run_id,
+                "task_ids": markers,
+                "only_failed": True,
+                "include_downstream": True,
+                "reset_dag_runs": True,
+            },
+        )
+        return list(answer["task_instances"])
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run (an operator's action; the `signup` user is refused)."""

@@ -8,7 +8,6 @@ branch held its slot, the three waits would run one after another.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,8 +16,7 @@ from typing import Any
 import pytest
 
 from include.devstack.airflow_stack import AirflowStack
-from include.devstack.postgres import free_port
-from tests.conftest import _databases, _state
+from tests.conftest import new_stack
 from tests.e2e.test_property_builder_run import assert_built
 
 DAG_RUNS = "/api/v2/dags/property_builder/dagRuns"
@@ -34,16 +32,11 @@ def stack(property_services: Any, platform_url: str) -> Iterator[AirflowStack]:
     Authentication is off for this stack (`simple_auth_manager_all_admins`): these tests
     are about scheduling, not about users.
     """
-    metadata = _databases(_state["admin_url"], ["pbtest_stack"])["pbtest_stack"]
-    stack = AirflowStack(
-        home=_state["workdir"] / "stack",
-        metadata_url=metadata.replace("postgresql://", "postgresql+psycopg://", 1),
-        port=free_port(),
-        settings={
+    stack: AirflowStack = new_stack(
+        "stack",
+        {
             "AIRFLOW__CORE__PARALLELISM": "1",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW_CONN_PROPERTY_DB": os.environ["AIRFLOW_CONN_PROPERTY_DB"],
-            "AIRFLOW_CONN_PROPERTY_SERVICES": os.environ["AIRFLOW_CONN_PROPERTY_SERVICES"],
             # A wait longer than this fails the try (a job that never finishes).
             "PROPERTY_SERVICES_JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
         },
