@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from include.devstack.access import AUTH_MANAGER, USERS
 from include.orchestration.database import PROPERTY_DB_CONN_ID
 from include.orchestration.services import PROPERTY_SERVICES_CONN_ID
 from tests.conftest import REPO
@@ -19,6 +20,7 @@ AIRFLOW_SERVICES = {
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
+    "airflow-worker",
 }
 
 
@@ -33,6 +35,7 @@ def test_services_are_all_there(compose: dict[str, Any]) -> None:
         "postgres",
         "platform-db",
         "property-services",
+        "redis",
     }
 
 
@@ -54,7 +57,10 @@ def test_airflow_services_see_our_code_and_connections(compose: dict[str, Any]) 
         service = compose["services"][name]
         env = service["environment"]
         mounts = dict(volume.split(":", 1) for volume in service["volumes"])
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == AUTH_MANAGER, name
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0", name
+        assert "@postgres/airflow" in env["AIRFLOW__CELERY__RESULT_BACKEND"], name
         assert mounts["./dags"] == env["AIRFLOW__CORE__DAGS_FOLDER"], name
         assert mounts["./plugins"] == env["AIRFLOW__CORE__PLUGINS_FOLDER"], name
         assert mounts["./include"] == env["PYTHONPATH"] + "/include", name
@@ -85,13 +91,35 @@ def test_init_migrates_both_databases_before_anything_starts(compose: dict[str, 
     services = compose["services"]
     command = " ".join(services["airflow-init"]["command"])
 
+    init_env = services["airflow-init"]["environment"]
+
     assert "airflow db migrate" in command
     assert "python -m include.property_builder.db migrate" in command
     assert (REPO / "include" / "property_builder" / "db.py").is_file()
+    # The users and the Signup role, with the passwords .env must give.
+    assert "python -m include.devstack.access" in command
+    assert (REPO / "include" / "devstack" / "access.py").is_file()
+    for _, variable in USERS.values():
+        assert init_env[variable] == f"${{{variable}:?set {variable} in .env}}"
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
         depends = services[name]["depends_on"]
         assert depends["airflow-init"]["condition"] == "service_completed_successfully"
         assert "healthcheck" in services[name], name
+
+
+def test_two_celery_workers_take_tasks_from_redis(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    worker = services["airflow-worker"]
+
+    assert worker["command"] == "celery worker"
+    assert worker["deploy"]["replicas"] == 2
+    assert "celery_executor.app inspect ping" in worker["healthcheck"]["test"][1]
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    for name in AIRFLOW_SERVICES:
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    pinned = (REPO / "requirements.txt").read_text()
+    assert "apache-airflow-providers-celery==" in pinned
+    assert "apache-airflow-providers-fab==" in pinned
 
 
 def test_only_loopback_ports_are_published(compose: dict[str, Any]) -> None:
@@ -104,7 +132,7 @@ def test_every_variable_it_reads_is_documented() -> None:
     text = (REPO / "docker-compose.yaml").read_text(encoding="utf-8")
     documented = (REPO / ".env.example").read_text(encoding="utf-8")
 
-    for variable in set(re.findall(r"\$\{(\w+):-", text)):
+    for variable in set(re.findall(r"\$\{(\w+):[-?]", text)):
         assert f"{variable}=" in documented, variable
 
 

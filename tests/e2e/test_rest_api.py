@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from include.devstack.airflow_stack import AirflowStack
@@ -74,6 +75,14 @@ def _another_property(submission: dict[str, Any]) -> None:
     submission["property"]["address"]["line1"] = "Keizersgracht 125"
 
 
+def _clear_number(stack: AirflowStack, run_id: str) -> int:
+    """Return how often Airflow cleared the run (read from its metadata database)."""
+    url = stack.metadata_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT clear_number FROM dag_run WHERE run_id = %s", (run_id,))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
 def _runs_of(operator: SignupClient, run_id: str) -> list[str]:
     """Return the ids of every run of the DAG whose id is `run_id` (0 or 1 of them)."""
     try:
@@ -83,6 +92,7 @@ def _runs_of(operator: SignupClient, run_id: str) -> list[str]:
 
 
 def test_valid_submission_builds_a_property_and_rebuild_reuses_its_run_id(
+    stack: AirflowStack,
     signup: SignupClient,
     operator: SignupClient,
     platform_db: Any,
@@ -103,9 +113,17 @@ def test_valid_submission_builds_a_property_and_rebuild_reuses_its_run_id(
     assert_built(platform_db, submission)
     before = snapshot(platform_db)
 
-    rebuilt = operator.rebuild("sub-rest-build")
+    # The answer to the clear is lost: the client sees the run was queued again and
+    # does not clear it a second time (which would reset steps already running).
+    transport = _AnswerLost("/clear")
+    with SignupClient(
+        stack.url, "admin", PASSWORDS["admin"], transport=transport, backoff=0.1
+    ) as lossy:
+        rebuilt = lossy.rebuild("sub-rest-build")
     again = signup.wait("sub-rest-build", timeout=300, poll=0.5)
 
+    assert transport.lost == 1
+    assert _clear_number(stack, "sub-rest-build") == 1  # cleared once, not twice
     assert rebuilt.run_id == "sub-rest-build"
     assert rebuilt.queued_at != finished.queued_at  # a new build of the same run
     assert again.state == "success"
@@ -166,19 +184,21 @@ def test_one_submission_sent_three_times_at_once_builds_one_property(
 
 
 class _AnswerLost(httpx.BaseTransport):
-    """Sends the first trigger request to the server, then loses its answer.
+    """Sends the first POST to a path ending in `suffix` to the server, then loses its answer.
 
-    A network failure after the server acted: the client cannot know whether the build
-    started, and must not start a second one when it tries again.
+    A network failure after the server acted: the client cannot know whether its call
+    took effect, and must not do it a second time when it tries again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, suffix: str) -> None:
         self.inner = httpx.HTTPTransport()
+        self.suffix = suffix
         self.lost = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
-        if request.method == "POST" and request.url.path.endswith("/dagRuns") and not self.lost:
+        lose = request.method == "POST" and request.url.path.endswith(self.suffix)
+        if lose and not self.lost:
             self.lost += 1
             response.read()
             raise httpx.ReadError("connection reset after the request was sent", request=request)
@@ -193,7 +213,7 @@ def test_network_failure_after_the_trigger_is_retried_without_a_second_build(
     example: dict[str, Any],
 ) -> None:
     submission = _with_id(example, "sub-rest-lost")
-    transport = _AnswerLost()
+    transport = _AnswerLost("/dagRuns")
 
     with SignupClient(
         stack.url, "signup", PASSWORDS["signup"], transport=transport, backoff=0.1
