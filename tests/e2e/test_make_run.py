@@ -9,6 +9,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from include.devstack.postgres import free_port
 from include.devstack.run import read_env_file
@@ -24,19 +25,22 @@ def _listening(ports: set[int]) -> set[tuple[str, int]]:
     }
 
 
-def test_make_run_builds_the_examples_on_loopback_and_stops_on_ctrl_c() -> None:
+@pytest.mark.parametrize("executor", ["local", "celery"])
+def test_make_run_builds_the_examples_on_loopback_and_stops_on_ctrl_c(executor: str) -> None:
     # Under the session's work folder, which the `postgres` user can reach (as root, the
     # server runs as that user; pytest's own tmp_path is private to us).
-    local = _state["workdir"] / "make-run"
+    local = _state["workdir"] / f"make-run-{executor}"
     ports = {
         "LOCAL_PG_PORT": str(free_port()),
         "AIRFLOW_PORT": str(free_port()),
         "PROPERTY_SERVICES_PORT": str(free_port()),
     }
+    if executor == "celery":
+        ports["REDIS_PORT"] = str(free_port())
     # The test session's own Airflow settings must not leak into the stack's processes.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PROPERTY_"))}
     process = subprocess.Popen(
-        [sys.executable, "-m", "include.devstack.run"],
+        [sys.executable, "-m", "include.devstack.run", "--executor", executor],
         cwd=REPO,
         env={**env, **ports, "PROPERTY_BUILDER_LOCAL_DIR": str(local), "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
@@ -63,6 +67,7 @@ def test_make_run_builds_the_examples_on_loopback_and_stops_on_ctrl_c() -> None:
     assert finished.startswith("builds finished:"), text[-3000:]
     assert finished.count("=success") == 2, finished
     assert "Airflow UI: http://127.0.0.1:" in text
+    assert f"executor: {executor}" in text
     assert code == 0
     stack_env = read_env_file(local / "stack.env")
     assert set(stack_env) >= {
