@@ -165,7 +165,7 @@ def platform_db(platform_url: str) -> Iterator[Any]:
             row[0]
             for row in conn.execute(
                 "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
-                " WHERE schemaname IN ('platform', 'property_services')"
+                " WHERE schemaname IN ('platform', 'property_services', 'analytics')"
             )
         ]
         conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]

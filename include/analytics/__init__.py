@@ -1,0 +1,1 @@
+"""Run metadata for analysts: the listener's recorder, reconciliation and the report."""
