@@ -16,6 +16,7 @@ CREATE TABLE analytics.build_runs (
     queued_at         timestamptz,
     started_at        timestamptz,
     ended_at          timestamptz,
+    -- ended_at - queued_at: the time from sign-up to a live property (or the failure).
     duration_seconds  double precision,
     attempts_total    integer NOT NULL DEFAULT 0,
     failed_step       text,
@@ -67,26 +68,28 @@ WHERE queued_at IS NOT NULL
 GROUP BY 1;
 
 -- Per step: attempts, failed attempts, and how often a retry was needed and saved it.
--- A step run is one step in one run (all its tries). failure_rate = failed attempts /
+-- A step run is one step in one build of a run (all its tries), if it ran at all. failure_rate = failed attempts /
 -- attempts; retry_rate = step runs that needed more than one try / step runs;
 -- saved_by_retry = step runs that failed at least once, then succeeded.
 CREATE VIEW analytics.step_reliability AS
 WITH per_run AS (
     SELECT
         run_id,
+        build,
         step,
-        count(*) FILTER (WHERE try_number > 0) AS attempts,
+        count(*) AS attempts,
         count(*) FILTER (WHERE state = 'failed') AS failures,
         bool_or(state = 'success') AS succeeded
     FROM analytics.build_steps
-    GROUP BY run_id, step
+    WHERE try_number > 0
+    GROUP BY run_id, build, step
 )
 SELECT
     step,
     count(*) AS step_runs,
     sum(attempts)::integer AS attempts,
     sum(failures)::integer AS failed_attempts,
-    round(sum(failures)::numeric / nullif(sum(attempts), 0), 4) AS failure_rate,
+    round(sum(failures)::numeric / sum(attempts), 4) AS failure_rate,
     round(count(*) FILTER (WHERE attempts > 1)::numeric / count(*), 4) AS retry_rate,
     count(*) FILTER (WHERE succeeded AND failures > 0) AS saved_by_retry
 FROM per_run
