@@ -19,24 +19,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def main() -> int:
-    """Parse the DAG file `--repeat` times and print the timings."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=20)
-    args = parser.parse_args()
+def measure(repeat: int) -> list[float]:
+    """Return the parse time of each of `repeat` rounds, in seconds, in order."""
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     sys.path.insert(0, str(REPO))
 
     from airflow.dag_processing.dagbag import DagBag
 
     timings = []
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for name in [m for m in sys.modules if m.split(".")[0] in {"include", "unusual_prefix"}]:
             del sys.modules[name]
         started = time.perf_counter()
         bag = DagBag(dag_folder=str(REPO / "dags" / "property_builder.py"))
         timings.append(time.perf_counter() - started)
         assert not bag.import_errors, bag.import_errors
+    return timings
+
+
+def main() -> int:
+    """Parse the DAG file `--repeat` times and print the timings."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    timings = measure(args.repeat)
     first = timings[0]
     timings.sort()
     p95 = timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))]

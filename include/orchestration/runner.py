@@ -101,6 +101,7 @@ def run_step(step: Callable[..., T], /, **ids: Any) -> T:
     and permanent errors propagate as they are, for the retry policy to sort.
     """
     from include.orchestration.database import platform_transaction
+    from include.property_builder.chaos import maybe_fail
     from include.property_builder.contract import load_submission
 
     conf = _submission_conf()
@@ -110,6 +111,7 @@ def run_step(step: Callable[..., T], /, **ids: Any) -> T:
     property_id = ids.get("property_id")
     started = time.monotonic()
     try:
+        maybe_fail(name)
         with platform_transaction() as conn:
             result = step(conn, submission, **ids)
     except (PermanentError, TransientError) as err:

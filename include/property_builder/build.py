@@ -38,11 +38,23 @@ class BuildRecord:
     property_id: int | None = None
 
 
-def build_property(transaction: Transaction, sub: Submission) -> BuildRecord:
-    """Run every step for `sub`, each in its own transaction from `transaction()`."""
+def build_property(
+    transaction: Transaction,
+    sub: Submission,
+    before_publish: Callable[[int, list[Any]], None] | None = None,
+    before_step: Callable[[str], None] | None = None,
+) -> BuildRecord:
+    """Run every step for `sub`, each in its own transaction from `transaction()`.
+
+    `before_publish(property_id, rooms)` runs between the rooms and the publishing steps,
+    where the legacy monolith ran its slow content steps; `before_step(name)` runs before
+    each step (the benchmark injects faults there).
+    """
     record = BuildRecord()
 
     def call(step: Callable[..., Any], **kwargs: Any) -> Any:
+        if before_step is not None:
+            before_step(step.__name__)
         with transaction() as conn:
             result = step(conn, sub, **kwargs)
         record.calls.append(StepCall(step, kwargs, result))
@@ -68,14 +80,18 @@ def build_property(transaction: Transaction, sub: Submission) -> BuildRecord:
         steps.set_taxes_and_fees,
     ):
         call(step, property_id=property_id)
+    rooms = []
     for room_index in steps.list_room_types(sub):
         room = call(steps.create_room_type, property_id=property_id, room_index=room_index)
+        rooms.append(room)
         call(steps.set_beds, room=room)
         call(steps.set_occupancy, room=room)
         plans = call(steps.create_rate_plans, room=room)
         call(steps.set_cancellation_rules, plans=plans)
     account_id = call(steps.create_payout_account, partner_id=partner_id)
     call(steps.sign_commission_contract, property_id=property_id, payout_account_id=account_id)
+    if before_publish is not None:
+        before_publish(property_id, rooms)
     for step in (steps.run_quality_checks, steps.index_for_search, steps.publish_listing):
         call(step, property_id=property_id)
     call(steps.notify_partner, property_id=property_id, contact_id=contact_id)

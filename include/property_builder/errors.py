@@ -53,3 +53,7 @@ class TransientError(Exception):
 
 class DatabaseRejected(PermanentError):
     """Raised when the platform database refuses a write as invalid, not as unavailable."""
+
+
+class InjectedFault(TransientError):
+    """Raised when a chaos drill or a benchmark injects a transient fault into a step."""
