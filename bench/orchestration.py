@@ -57,7 +57,8 @@ from include.property_builder.db import migrate
 DAG = "property_builder"
 CHAIN = "bench_noop_chain"
 SERVICE_DELAYS = {"photos": 20.0, "descriptions": 3.0, "calendar": 2.0}
-FAULT_RATES = (0.0, 0.01, 0.05)
+# The issue asks for 0, 1 and 5%; 10% shows where the two cross.
+FAULT_RATES = (0.0, 0.01, 0.05, 0.10)
 
 
 def _time(value: str | None) -> datetime:
@@ -121,13 +122,16 @@ class Bench:
             timeout=10,
         ).raise_for_status()
 
-    def cpu_seconds(self) -> float:
-        """Return the CPU time used so far by Airflow's processes and by PostgreSQL."""
-        roots = [process.pid for process in self.stack.processes.values()]
+    def cpu_seconds(self) -> dict[str, float]:
+        """Return the CPU time used so far, by part: each Airflow process with what it
+        started (the scheduler's share holds the executor's workers and every task
+        process), and PostgreSQL with its backends."""
+        roots = {name: process.pid for name, process in self.stack.processes.items()}
         pid_file = self.postgres.data_dir / "postmaster.pid"
-        roots.append(int(pid_file.read_text().split()[0]))
-        total = 0.0
-        for pid in roots:
+        roots["postgresql"] = int(pid_file.read_text().split()[0])
+        used: dict[str, float] = {}
+        for name, pid in roots.items():
+            total = 0.0
             try:
                 root = psutil.Process(pid)
                 for process in [root, *root.children(recursive=True)]:
@@ -135,8 +139,9 @@ class Bench:
                     total += times.user + times.system + times.children_user
                     total += times.children_system
             except psutil.Error:
-                continue
-        return total
+                pass
+            used[name] = total
+        return used
 
 
 @contextmanager
@@ -176,9 +181,14 @@ def running_stack(
 
 
 def hop_latency(bench: Bench, run_id: str) -> dict[str, float]:
-    """Run the no-op chain; return the median and p95 gap and the median task run time."""
-    bench.trigger(CHAIN, run_id, {})
-    bench.wait(CHAIN, [run_id])
+    """Run the no-op chain; return the median and p95 gap and the median task run time.
+
+    A first run warms the stack up (it is slower on a fresh stack, while the DAG
+    processor and the executor's workers start); the second one is measured.
+    """
+    for attempt in (f"{run_id}-warm-up", run_id):
+        bench.trigger(CHAIN, attempt, {})
+        bench.wait(CHAIN, [attempt])
     tis = sorted(bench.task_instances(CHAIN, run_id), key=lambda ti: ti["task_id"])
     gaps = [
         (_time(after["start_date"]) - _time(before["end_date"])).total_seconds()
@@ -293,8 +303,14 @@ def compare(bench: Bench, example: Mapping[str, Any], rate: float, count: int) -
     }
 
 
-TUNED = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1"}
-DEFAULT = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1"}
+# `make run`'s stack is tuned already (include/devstack/airflow_stack.py); DEFAULT puts
+# back Airflow's own scheduler setting and the DAG's own retry delay.
+TUNED: dict[str, str] = {}
+DEFAULT = {
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "1",
+    "PROPERTY_BUILDER_RETRY_DELAY_SECONDS": "10",
+    "PROPERTY_BUILDER_RETRIES": "4",
+}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -348,9 +364,16 @@ def throughput(bench: Bench, example: Mapping[str, Any], count: int) -> dict[str
     """`count` submissions at once: rate, time to live, CPU per build."""
     cpu_before = bench.cpu_seconds()
     built = dag_builds(bench, submissions(example, "tp", count))
-    cpu = bench.cpu_seconds() - cpu_before
+    cpu_after = bench.cpu_seconds()
+    cpu = {part: (cpu_after[part] - cpu_before[part]) / count for part in cpu_after}
     span = (built.pop("last_ended") - built.pop("first_queued")).total_seconds()
-    return {**built, "per_minute": built["finished"] / span * 60, "cpu_per_build": cpu / count}
+    return {
+        **built,
+        "per_minute": built["finished"] / span * 60,
+        "cpu_per_build": sum(cpu.values()),
+        "cpu_parts": cpu,
+        "cpu_per_try": sum(cpu.values()) * count / built["steps_executed"],
+    }
 
 
 def machine() -> str:
@@ -387,6 +410,9 @@ def table(results: Mapping[str, Any]) -> str:
         ("time to live under that load, p50 / p95", f"{tp['p50']:.1f} s / {tp['p95']:.1f} s",
          "", ""),
         ("CPU per build (Airflow + PostgreSQL)", f"{tp['cpu_per_build']:.1f} s", "", ""),
+        ("  of which " + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in
+         sorted(tp["cpu_parts"].items(), key=lambda item: -item[1])), "", "", ""),
+        ("CPU per task try", f"{tp['cpu_per_try']:.2f} s", "", ""),
     ]  # fmt: skip
     for comparison in results["compare"]:
         dag, mono = comparison["dag"], comparison["monolith"]

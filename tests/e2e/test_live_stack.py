@@ -36,6 +36,7 @@ def stack(property_services: Any, platform_url: str) -> Iterator[AirflowStack]:
         "stack",
         {
             "AIRFLOW__CORE__PARALLELISM": "1",
+            "PROPERTY_BUILDER_RETRIES": "4",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             # A wait longer than this fails the try (a job that never finishes).
             "PROPERTY_SERVICES_JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
