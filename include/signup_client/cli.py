@@ -145,9 +145,25 @@ def _wait_exit(status: RunStatus) -> int:
     return 0 if status.state == "success" else 1
 
 
+def _progress(args: argparse.Namespace, out: TextIO) -> Callable[[RunStatus], None] | None:
+    return None if args.json else (lambda status: _print_status(status, out))
+
+
+def _started(
+    status: RunStatus, verb: str, args: argparse.Namespace, client: SignupClient, out: TextIO
+) -> int:
+    """Report a build that was started (or found); with `--wait`, follow it to its end."""
+    if not args.json:
+        print(f"{verb}: {status.run_id} ({status.state})", file=out)
+    if args.wait:
+        status = client.wait(status.run_id, on_change=_progress(args, out))
+    if args.json:
+        _emit(status, True, out)
+    return _wait_exit(status) if args.wait else 0
+
+
 def run(args: argparse.Namespace, client: SignupClient, out: TextIO) -> int:
     """Carry out one parsed command; return the exit code."""
-    progress = None if args.json else (lambda status: _print_status(status, out))
     if args.command == "submit":
         try:
             submission = json.loads(args.file.read_text(encoding="utf-8"))
@@ -156,31 +172,18 @@ def run(args: argparse.Namespace, client: SignupClient, out: TextIO) -> int:
         if not isinstance(submission, dict):
             raise SubmissionRejected(f"{args.file}: the submission must be a JSON object")
         status = client.submit(submission)
-        if not args.json:
-            verb = "build started" if status.created else "build already exists"
-            print(f"{verb}: {status.run_id} ({status.state})", file=out)
-        if args.wait:
-            status = client.wait(status.run_id, on_change=progress)
-        elif args.json:
-            _emit(status, True, out)
-        return _wait_exit(status) if args.wait else 0
+        verb = "build started" if status.created else "build already exists"
+        return _started(status, verb, args, client, out)
     if args.command == "status":
         _emit(client.status(args.run_id), args.json, out)
         return 0
     if args.command == "wait":
-        status = client.wait(args.run_id, timeout=args.timeout, on_change=progress)
+        status = client.wait(args.run_id, timeout=args.timeout, on_change=_progress(args, out))
         if args.json:
             _emit(status, True, out)
         return _wait_exit(status)
     if args.command == "rebuild":
-        status = client.rebuild(args.run_id)
-        if not args.json:
-            print(f"rebuild started: {status.run_id} ({status.state})", file=out)
-        if args.wait:
-            status = client.wait(status.run_id, on_change=progress)
-        elif args.json:
-            _emit(status, True, out)
-        return _wait_exit(status) if args.wait else 0
+        return _started(client.rebuild(args.run_id), "rebuild started", args, client, out)
 
     cleared = client.retry_failed(
         steps=args.step, since=args.since, until=args.until, run_ids=args.run, dry_run=args.dry_run
