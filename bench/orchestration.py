@@ -47,7 +47,7 @@ import psycopg
 
 from bench.monolith import Monolith, MonolithResult
 from bench.parse_time import measure as parse_times
-from include.devstack.airflow_stack import REPO, AirflowStack
+from include.devstack.airflow_stack import REPO, AirflowStack, StackError
 from include.devstack.postgres import LocalPostgres, free_port
 from include.devstack.run import property_services, services_connection
 from include.property_builder.chaos import FAULT_RATE_ENV
@@ -82,6 +82,17 @@ class Bench:
     services_token: str
     postgres: LocalPostgres
 
+    def get(self, path: str, attempts: int = 5) -> Any:
+        """GET from the REST API, trying again when a loaded api-server answers late."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.stack.request("GET", path)
+            except (OSError, StackError):
+                if attempt == attempts:
+                    raise
+                time.sleep(2)
+        raise AssertionError("unreachable")
+
     def trigger(self, dag_id: str, run_id: str, conf: Mapping[str, Any]) -> None:
         """Trigger a run over REST."""
         body = {"dag_run_id": run_id, "conf": dict(conf), "logical_date": None}
@@ -94,11 +105,11 @@ class Bench:
         ended: dict[str, Any] = {}
         while pending and time.monotonic() < deadline:
             for run_id in sorted(pending):
-                run = self.stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+                run = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
                 if run["state"] in {"success", "failed"}:
                     ended[run_id] = run
                     pending.discard(run_id)
-            time.sleep(0.5)
+            time.sleep(1)
         if pending:
             raise RuntimeError(f"runs still going after {timeout}s: {sorted(pending)[:5]}")
         return [ended[run_id] for run_id in run_ids]
@@ -108,7 +119,7 @@ class Bench:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100"
         found: list[Any] = []
         while True:
-            page = self.stack.request("GET", f"{path}&offset={len(found)}")
+            page = self.get(f"{path}&offset={len(found)}")
             found += page["task_instances"]
             if not page["task_instances"] or len(found) >= page["total_entries"]:
                 return found
@@ -205,7 +216,7 @@ def hop_latency(bench: Bench, run_id: str) -> dict[str, float]:
 
 def critical_path_floor(bench: Bench, run_id: str) -> tuple[float, list[str]]:
     """Return the sum of task run times along the DAG's longest path, and that path."""
-    tasks = bench.stack.request("GET", f"/api/v2/dags/{DAG}/tasks")["tasks"]
+    tasks = bench.get(f"/api/v2/dags/{DAG}/tasks")["tasks"]
     downstream = {task["task_id"]: task["downstream_task_ids"] for task in tasks}
     seconds: dict[str, float] = {}
     for ti in bench.task_instances(DAG, run_id):
