@@ -34,6 +34,20 @@ COMPONENTS = {
 }
 
 
+# The stack's tuned settings; the environment (and a stack's own `settings`) win over them.
+TUNED = {
+    # Latency between dependent tasks is set by the scheduler's idle sleep: at 0.05 s the
+    # median gap is about 0.06 s here (at 1 s, Airflow's default: about 1 s). See
+    # bench/orchestration.py and the README's measurements.
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.05",
+    # A transient fault is retried after 2 s, then 4, 8, ... (6 retries, about two minutes
+    # in all), instead of the DAG's stand-alone default of 10 s: a retry on the critical
+    # path costs the partner its delay.
+    "PROPERTY_BUILDER_RETRY_DELAY_SECONDS": "2",
+    "PROPERTY_BUILDER_RETRIES": "6",
+}
+
+
 class StackError(RuntimeError):
     """Raised when an Airflow process fails to start or a call to it fails."""
 
@@ -67,6 +81,7 @@ class AirflowStack:
         if not secret_file.exists():
             secret_file.write_text(secrets.token_hex(32))
         return {
+            **TUNED,
             **os.environ,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -78,15 +93,6 @@ class AirflowStack:
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__API_AUTH__JWT_SECRET": secret_file.read_text(),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
-            # Latency between dependent tasks is set by the scheduler's idle sleep: at 0.05 s
-            # the median gap is about 0.06 s here (1 s, Airflow's default: about 1 s).
-            # See bench/orchestration.py and the README's measurements.
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.05",
-            # A transient fault is retried after 2 s, then 4, 8, ... (6 retries, about two
-            # minutes in all), instead of the DAG's stand-alone default of 10 s: a retry on
-            # the critical path costs the partner its delay.
-            "PROPERTY_BUILDER_RETRY_DELAY_SECONDS": "2",
-            "PROPERTY_BUILDER_RETRIES": "6",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "PYTHONPATH": str(REPO),
             **self._executor_settings(),

@@ -203,6 +203,8 @@ def start_stack(
                 int(values["PROPERTY_SERVICES_PORT"]), values["PROPERTY_SERVICES_TOKEN"]
             ),
             "PROPERTY_SERVICES_POLL_SECONDS": "0.5",
+            # Build settings from .env (retries, timeouts, ...) reach the stack too.
+            **{k: v for k, v in values.items() if k.startswith("PROPERTY_BUILDER_")},
         },
     )
     running.callback(stack.stop)
