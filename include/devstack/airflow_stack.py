@@ -160,8 +160,24 @@ class AirflowStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.airflow("dags", "reserialize")
+        self._reserialize()
         self._wait_healthy(timeout)
+
+    def _reserialize(self, attempts: int = 3) -> None:
+        """Make the DAGs visible now, not at the dag-processor's next refresh.
+
+        On a fresh metadata database the dag-processor's first parse and this command can
+        insert the same new DAG row at once; the loser fails on the unique key, and a
+        second try finds the row and updates it.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                self.airflow("dags", "reserialize")
+                return
+            except StackError:
+                if attempt == attempts:
+                    raise
+                time.sleep(2)
 
     def _set_up_users(self, passwords: Mapping[str, str]) -> None:
         env = {
