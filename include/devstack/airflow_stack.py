@@ -145,6 +145,10 @@ class AirflowStack:
     def start(self, timeout: float = 120) -> None:
         """Migrate the metadata database, start every process and wait until runs can start."""
         self.airflow("db", "migrate")
+        # The DAGs are written to the database now, before the dag-processor starts: run
+        # at the same time, both would insert the same new DAG row and one would fail on
+        # its unique key. Written now, they are visible at once, not at the first refresh.
+        self.airflow("dags", "reserialize")
         if self.passwords is not None:
             self._set_up_users(self.passwords)
         env = self.environment()
@@ -160,24 +164,7 @@ class AirflowStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._reserialize()
         self._wait_healthy(timeout)
-
-    def _reserialize(self, attempts: int = 3) -> None:
-        """Make the DAGs visible now, not at the dag-processor's next refresh.
-
-        On a fresh metadata database the dag-processor's first parse and this command can
-        insert the same new DAG row at once; the loser fails on the unique key, and a
-        second try finds the row and updates it.
-        """
-        for attempt in range(1, attempts + 1):
-            try:
-                self.airflow("dags", "reserialize")
-                return
-            except StackError:
-                if attempt == attempts:
-                    raise
-                time.sleep(2)
 
     def _set_up_users(self, passwords: Mapping[str, str]) -> None:
         env = {
